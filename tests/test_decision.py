@@ -225,3 +225,18 @@ def test_heuristic_analysis_table(tmp_path):
     assert (table["condition"] == "ranking").all() and table["winner"].nunique() == 1
     best = table.loc[table["sum_bic"].idxmin(), "heuristic"]
     assert table["winner"].iloc[0] == best and (tmp_path / "heuristic_analysis.csv").exists()
+
+
+def test_zoo_decision_learners_reproduce_the_heuristic_shift(tmp_path):
+    """Binz et al. (2022): with the cue ranking known, squeezing the network (lambda 4) turns a
+    weighted-additive learner into take-the-best; with cue directions known it acts like equal weighting."""
+    from mlcog.experiments.binz2022 import decision_model, heuristic_analysis
+
+    table = heuristic_analysis({n: n for n in ("bmi-ranking-l0", "bmi-ranking-l4", "bmi-direction-l4")},
+                               tmp_path, echo=lambda *_: None)
+    winners = table.drop_duplicates("learner").set_index("learner")
+    assert winners.loc["bmi-ranking-l0", "winner"] == "wadd"
+    assert winners.loc["bmi-ranking-l4", "winner"] == "ttb"
+    assert winners.loc["bmi-direction-l4", "winner"] == "ew-positive"
+    assert winners.loc["bmi-ranking-l4", "gini"] > winners.loc["bmi-ranking-l0", "gini"]  # sparser weights
+    assert decision_model("bmi-ranking-l2").name == "bmi-ranking-l2"

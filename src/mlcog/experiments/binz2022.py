@@ -27,6 +27,7 @@ from mlcog.data.binz2022 import EXPERIMENTS, decision_batch, load_binz2022
 from mlcog.experiments.comparisons import write_comparison
 from mlcog.fit import ComparisonResult, compare
 from mlcog.models.decision_learner import DecisionLearner, DecisionLearnerModel, load_decision_learner
+from mlcog.models.zoo import family_names, resolve
 from mlcog.tasks.decision import DecisionEnv, DecisionEnvConfig
 
 DEFAULT_MODELS = ("ttb", "ttb-learned", "ew", "ew-positive", "tally", "wadd", "guess")
@@ -35,17 +36,20 @@ ANALYSIS_HEURISTICS = ("ttb", "ew", "ew-positive", "wadd", "guess")
 
 def decision_model(spec: str) -> BehaviouralModel:
     """A heuristic by name (see :data:`~mlcog.cognitive.heuristics.HEURISTICS`) or a trained decision learner
-    (a ``model.safetensors`` file or a training run directory holding one), optionally labelled as
-    ``label=path``."""
+    (a zoo name such as ``bmi-ranking-l2``, a ``model.safetensors`` file or a training run directory holding
+    one), optionally labelled as ``label=path``."""
     if spec.strip().lower() in HEURISTICS:
         return make_heuristic(spec)
     label, _, target = spec.rpartition("=")
     path = Path(target)
+    if target in family_names("decision"):
+        path = resolve(target)
     if path.is_dir():
         path = path / "model.safetensors"
     if not path.is_file():
-        raise ValueError(f"{spec!r} is neither a heuristic ({', '.join(sorted(HEURISTICS))}) nor a decision-"
-                         f"learner checkpoint (no file {path})")
+        raise ValueError(f"{spec!r} is neither a heuristic ({', '.join(sorted(HEURISTICS))}), a zoo decision "
+                         f"learner ({', '.join(family_names('decision')) or 'none'}) nor a decision-learner "
+                         f"checkpoint (no file {path})")
     return DecisionLearnerModel(path, name=label or target)
 
 
@@ -123,8 +127,8 @@ def heuristic_analysis(learners: dict[str, str | Path | tuple[str, str | Path]],
 
     Parameters
     ----------
-    learners : label -> checkpoint (file or run directory); the environment is the checkpoint's training
-        condition.  A ``(condition, checkpoint)`` tuple evaluates in another condition.
+    learners : label -> checkpoint (zoo name, file or run directory); the environment is the checkpoint's
+        training condition.  A ``(condition, checkpoint)`` tuple evaluates in another condition.
     out_dir : where ``heuristic_analysis.csv`` (one row per learner x heuristic) goes.
 
     Returns
@@ -138,7 +142,8 @@ def heuristic_analysis(learners: dict[str, str | Path | tuple[str, str | Path]],
     rows = []
     for i, (label, spec) in enumerate(learners.items()):
         condition, path = spec if isinstance(spec, tuple) else (None, spec)
-        path = Path(path) / "model.safetensors" if Path(path).is_dir() else Path(path)
+        path = resolve(path) if str(path) in family_names("decision") else Path(path)
+        path = path / "model.safetensors" if path.is_dir() else path
         meta = read_metadata(path)
         train = meta.get("train_config", {})
         env_cfg = DecisionEnvConfig(**train.get("env", {}))

@@ -26,18 +26,33 @@ def zoo_names() -> list[str]:
     return sorted(p.stem for p in zoo_dir().glob("*.safetensors"))
 
 
+def family_names(family: str) -> list[str]:
+    """Zoo models of another family, kept in their own folder (``tabular``, ``decision``, ``rl``, ...)."""
+    return sorted(p.stem for p in (zoo_dir() / family).glob("*.safetensors"))
+
+
+def tabular_zoo_names() -> list[str]:
+    """Tabular prior-fitted networks (:mod:`mlcog.models.tabular_pfn`), kept apart from the category models."""
+    return family_names("tabular")
+
+
 def resolve(name_or_path: str | Path) -> Path:
-    """A zoo name, a checkpoint file, or a run directory (its ``model.safetensors``) -> checkpoint path."""
+    """A zoo name (of any family), a checkpoint file, or a run directory (its ``model.safetensors``) ->
+    checkpoint path."""
     text = str(name_or_path)
     if text in zoo_names():
         return zoo_dir() / f"{text}.safetensors"
+    in_families = sorted(zoo_dir().glob(f"*/{text}.safetensors")) if text and "/" not in text else []
+    if in_families:
+        return in_families[0]
     path = Path(text)
     if path.is_dir():
         path = path / "model.safetensors"
     if path.is_file():
         return path
-    raise CheckpointError(f"no zoo model or checkpoint named {text!r}; zoo models: {', '.join(zoo_names()) or 'none'}"
-                          " (or give a path to a .safetensors file or a run directory)")
+    names = ", ".join(zoo_names() + tabular_zoo_names()) or "none"
+    raise CheckpointError(f"no zoo model or checkpoint named {text!r}; zoo models: {names} "
+                          "(or give a path to a .safetensors file or a run directory)")
 
 
 def load_model(name_or_path: str | Path, map_location: str = "cpu") -> MetaLearner:
@@ -48,11 +63,14 @@ def load_model(name_or_path: str | Path, map_location: str = "cpu") -> MetaLearn
 def zoo_table() -> pd.DataFrame:
     """One row per zoo model: prior, features, architecture, size, training steps, final validation."""
     rows = []
-    for name in zoo_names():
-        path = zoo_dir() / f"{name}.safetensors"
+    for name in [*zoo_names(), *tabular_zoo_names()]:
+        path = resolve(name)
         meta = read_metadata(path)
         cfg, train = meta.get("model_config", {}), meta.get("train_config", {})
-        rows.append({"name": name, "prior": train.get("prior"), "features": cfg.get("n_features"),
+        prior = train.get("prior")
+        if isinstance(prior, dict):  # the tabular PFN's prior is a config: name it by its limits
+            prior = f"scm (<= {prior['max_features']} features, <= {prior['max_classes']} classes)"
+        rows.append({"name": name, "prior": prior, "features": cfg.get("n_features", cfg.get("max_features")),
                      "arch": cfg.get("arch"), "layers": cfg.get("n_layers"), "d_model": cfg.get("d_model"),
                      "steps": meta.get("step"), "val_acc": meta.get("val_acc"),
                      "size_kb": round(path.stat().st_size / 1024), "command": meta.get("command")})
