@@ -6,6 +6,10 @@ wall time over repeats for ``fit`` and for ``predict_proba``, per context orderi
 
     python bench/bench_icl_predict.py                       # zoo mi-dim4 if present, else an untrained model
     python bench/bench_icl_predict.py --model pfn-dim4 --threads 2 --n-permutations 4
+    python bench/bench_icl_predict.py --model tabpfn-scm --n-features 20 --n-classes 10   # the tabular PFN
+
+For a tabular PFN (:class:`~mlcog.models.classifier.PFNClassifier`) ``--n-permutations`` is the ensemble
+size and the data have ``--n-features`` features and ``--n-classes`` classes.
 """
 
 from __future__ import annotations
@@ -20,7 +24,9 @@ import numpy as np
 import torch
 
 from mlcog.models import MetaLearnerConfig, build_model, save_model, zoo_names
-from mlcog.models.classifier import InContextClassifier
+from mlcog.models.classifier import InContextClassifier, PFNClassifier
+from mlcog.models.tabular_pfn import is_tabular_pfn
+from mlcog.models.zoo import resolve
 
 
 def resolve_model(name: str | None, n_features: int, tmp: Path) -> str:
@@ -53,6 +59,7 @@ def main() -> None:
     ap.add_argument("--n-context", type=int, default=1000)
     ap.add_argument("--n-query", type=int, default=1000)
     ap.add_argument("--n-features", type=int, default=4, help="only used to pick/build the default model")
+    ap.add_argument("--n-classes", type=int, default=2, help="classes (tabular PFN only)")
     ap.add_argument("--n-permutations", type=int, default=1)
     ap.add_argument("--threads", type=int, default=1)
     ap.add_argument("--repeats", type=int, default=5)
@@ -60,11 +67,16 @@ def main() -> None:
     torch.set_num_threads(args.threads)
     with tempfile.TemporaryDirectory() as tmp:
         model = resolve_model(args.model, args.n_features, Path(tmp))
-        clf = InContextClassifier(model, n_permutations=args.n_permutations)
-        d = int(clf.fit(np.zeros((2, args.n_features)), [0, 1]).model_.config.n_features)
         rng = np.random.default_rng(0)
-        X, Q = rng.random((args.n_context, d)), rng.random((args.n_query, d))
-        y = (X.sum(1) > d / 2).astype(int)
+        if is_tabular_pfn(resolve(model)):
+            clf, d = PFNClassifier(model, n_ensemble=args.n_permutations), args.n_features
+            X, Q = rng.normal(size=(args.n_context, d)), rng.normal(size=(args.n_query, d))
+            y = np.arange(args.n_context) % args.n_classes
+        else:
+            clf = InContextClassifier(model, n_permutations=args.n_permutations)
+            d = int(clf.fit(np.zeros((2, args.n_features)), [0, 1]).model_.config.n_features)
+            X, Q = rng.random((args.n_context, d)), rng.random((args.n_query, d))
+            y = (X.sum(1) > d / 2).astype(int)
         clf.fit(X, y).predict_proba(Q[:10])  # warm-up: first call pays for lazy initialisation
         fit_s = median_time(lambda: clf.fit(X, y), args.repeats)
         predict_s = median_time(lambda: clf.predict_proba(Q), args.repeats)

@@ -23,6 +23,12 @@ app.add_typer(run_app, name="run")
 app.add_typer(models_app, name="models")
 app.add_typer(data_app, name="data")
 app.add_typer(benchmark_app, name="benchmark")
+eval_app = typer.Typer(help="Evaluate trained models against human data.", no_args_is_help=True)
+app.add_typer(eval_app, name="eval")
+generate_app = typer.Typer(help="Generate category-learning tasks with a language model.", no_args_is_help=True)
+tasks_app = typer.Typer(help="Task sets: statistics of generated, real and synthetic tasks.", no_args_is_help=True)
+app.add_typer(generate_app, name="generate")
+app.add_typer(tasks_app, name="tasks")
 # Wide tables when piped (rich assumes 80 columns without a terminal and would truncate cells).
 console = Console(soft_wrap=True, width=None if sys.stdout.isatty() else 160)
 
@@ -139,6 +145,136 @@ def train_decision_cmd(
         console.print(f"stopped at step {summary['step']}; checkpoint saved; continue with --resume.")
         raise typer.Exit(130)
     console.print(f"done: {summary} -> {out}")
+
+
+@train_app.command("biml")
+def train_biml_cmd(
+    out: Path = typer.Option(..., help="Run directory to create (or to continue with --resume)."),
+    variant: str = typer.Option("algebraic+biases", help="algebraic+biases | algebraic | algebraic_noise | "
+                                "retrieve | basic_seq2seq (the non-meta-learned baseline)."),
+    steps: int = typer.Option(200_000, help="Optimiser steps (the paper: 50 epochs x 4,000)."),
+    steps_per_epoch: int = typer.Option(4_000, help="Steps per epoch (warm-up lasts one epoch)."),
+    batch_size: int = typer.Option(25, help="Episodes per batch."),
+    query_subsample: int = typer.Option(0, help="Keep this many query sequences per episode (0 = all 24)."),
+    lr: float = typer.Option(1e-3),
+    d_model: int = typer.Option(128),
+    n_heads: int = typer.Option(8),
+    n_layers: int = typer.Option(3, help="Encoder layers = decoder layers."),
+    d_ff: int = typer.Option(512),
+    dropout: float = typer.Option(0.1),
+    n_val: int = typer.Option(200, help="Validation episodes."),
+    eval_every: int = typer.Option(100, help="Validate every this many steps."),
+    checkpoint_every: int = typer.Option(1000),
+    seed: int = typer.Option(0),
+    device: str = typer.Option("auto", help="auto | cpu | cuda | cuda:N."),
+    resume: bool = typer.Option(False, help="Continue the run in --out from its last checkpoint."),
+    progress: bool = typer.Option(True),
+) -> None:
+    """Meta-train BIML / MLC on random-grammar episodes (Lake & Baroni 2023), or the basic seq2seq baseline."""
+    from mlcog.models.seq2seq import Seq2SeqConfig
+    from mlcog.train.biml import BimlTrainConfig, train_biml
+
+    try:
+        cfg = BimlTrainConfig(variant=variant, steps=steps, steps_per_epoch=steps_per_epoch, batch_size=batch_size,
+                              query_subsample=query_subsample, lr=lr, n_val=n_val, eval_every=eval_every,
+                              checkpoint_every=checkpoint_every, seed=seed, device=device,
+                              model=Seq2SeqConfig(d_model=d_model, n_heads=n_heads, n_encoder_layers=n_layers,
+                                                  n_decoder_layers=n_layers, d_ff=d_ff, dropout=dropout))
+        summary = train_biml(cfg, out, resume=resume, command=_command(), progress=progress)
+    except (ValueError, FileNotFoundError, FileExistsError) as exc:
+        _fail(str(exc))
+    if summary.get("interrupted"):
+        console.print(f"stopped at step {summary['step']}; checkpoint saved; continue with --resume.")
+        raise typer.Exit(130)
+    console.print(f"done: {summary} -> {out}")
+
+
+@train_app.command("tabular")
+def train_tabular_cmd(
+    out: Path = typer.Option(..., help="Run directory to create (or to continue with --resume)."),
+    max_features: int = typer.Option(100, help="Most features a task may have (TabPFN v1: 100)."),
+    max_classes: int = typer.Option(10, help="Most classes a task may have (TabPFN v1: 10)."),
+    min_rows: int = typer.Option(64, help="Fewest rows (context + queries) per task."),
+    max_rows: int = typer.Option(1024, help="Most rows per task."),
+    tokens_per_batch: int = typer.Option(8192, help="Rows per step (tasks per batch = this / rows)."),
+    d_model: int = typer.Option(512),
+    n_heads: int = typer.Option(4),
+    n_layers: int = typer.Option(12),
+    d_ff: int = typer.Option(1024),
+    steps: int = typer.Option(20_000),
+    lr: float = typer.Option(1e-4),
+    warmup_steps: int = typer.Option(1000),
+    seed: int = typer.Option(0),
+    eval_every: int = typer.Option(500),
+    checkpoint_every: int = typer.Option(500),
+    device: str = typer.Option("auto", help="auto | cpu | cuda | cuda:N."),
+    resume: bool = typer.Option(False, help="Continue the run in --out from its last checkpoint."),
+    progress: bool = typer.Option(True),
+) -> None:
+    """Meta-train a tabular prior-fitted network (multi-class, many features) on the SCM prior."""
+    from mlcog.models.tabular_pfn import TabularPFNConfig
+    from mlcog.tasks.tabular import TabularPriorConfig
+    from mlcog.train.tabular import TabularTrainConfig, train_tabular
+
+    try:
+        cfg = TabularTrainConfig(
+            steps=steps, lr=lr, warmup_steps=warmup_steps, seed=seed, eval_every=eval_every,
+            checkpoint_every=checkpoint_every, device=device,
+            prior=TabularPriorConfig(max_features=max_features, max_classes=max_classes, min_rows=min_rows,
+                                     max_rows=max_rows, tokens_per_batch=tokens_per_batch),
+            model=TabularPFNConfig(max_features=max_features, max_classes=max_classes, d_model=d_model,
+                                   n_heads=n_heads, n_layers=n_layers, d_ff=d_ff))
+        summary = train_tabular(cfg, out, resume=resume, command=_command(), progress=progress)
+    except (ValueError, FileNotFoundError, FileExistsError) as exc:
+        _fail(str(exc))
+    if summary.get("interrupted"):
+        console.print(f"stopped at step {summary['step']}; checkpoint saved; continue with --resume.")
+        raise typer.Exit(130)
+    console.print(f"done: {summary} -> {out}")
+
+
+@train_app.command("function")
+def train_function_cmd(
+    prior: str = typer.Option("lucas", help="lucas (Lucas et al. 2015 mixture) | gp | file."),
+    out: Path = typer.Option(..., help="Run directory to create (or to continue with --resume)."),
+    tasks_file: Path | None = typer.Option(None, help="--prior file: CSV with task_id,x,y (or ERMI's layout)."),
+    gp_kernel: str = typer.Option("rbf+linear", help="--prior gp: rbf | linear | rbf+linear | mixture."),
+    n_points: int = typer.Option(25, help="Points per task (tasks are resampled to this length)."),
+    steps: int = typer.Option(20_000, help="Gradient steps (the paper: 100,000)."),
+    batch_size: int = typer.Option(64),
+    lr: float = typer.Option(3e-4),
+    d_model: int = typer.Option(64),
+    n_heads: int = typer.Option(8),
+    n_layers: int = typer.Option(6),
+    d_ff: int = typer.Option(256),
+    dropout: float = typer.Option(0.1),
+    seed: int = typer.Option(0),
+    eval_every: int = typer.Option(500),
+    checkpoint_every: int = typer.Option(2000),
+    device: str = typer.Option("auto", help="auto | cpu | cuda | cuda:N."),
+    resume: bool = typer.Option(False, help="Continue the run in --out from its last checkpoint."),
+    progress: bool = typer.Option(True),
+) -> None:
+    """Meta-train a function learner (causal transformer, Gaussian head) on a function-learning prior."""
+    from mlcog.models.function_learner import FunctionLearnerConfig
+    from mlcog.tasks.function import GPConfig
+    from mlcog.train.function import FunctionTrainConfig, train_function
+
+    try:
+        cfg = FunctionTrainConfig(
+            prior=prior, tasks_file=str(tasks_file) if tasks_file else None, n_points=n_points, steps=steps,
+            batch_size=batch_size, lr=lr, seed=seed, eval_every=eval_every, checkpoint_every=checkpoint_every,
+            device=device, gp=GPConfig(kernel=gp_kernel),
+            model=FunctionLearnerConfig(d_model=d_model, n_heads=n_heads, n_layers=n_layers, d_ff=d_ff,
+                                        dropout=dropout))
+        summary = train_function(cfg, out, resume=resume, command=_command(), progress=progress)
+    except (ValueError, FileNotFoundError, FileExistsError) as exc:
+        _fail(str(exc))
+    if summary.get("interrupted"):
+        console.print(f"stopped at step {summary['step']}; checkpoint saved; continue with --resume.")
+        raise typer.Exit(130)
+    console.print(f"done: step {summary['step']}, val_nll {summary.get('val_nll', float('nan')):.3f}, "
+                  f"val_mse {summary.get('val_mse', float('nan')):.4f}, {summary['steps_per_s']:.1f} steps/s -> {out}")
 
 
 @train_app.command("metarl")
@@ -292,6 +428,28 @@ def run_bandits_cmd(
     console.print(f"beats epsilon-greedy: {res.beats_epsilon_greedy}; written to {out}")
 
 
+@run_app.command("binz2022-heuristics")
+def run_binz_heuristics_cmd(
+    models: str = typer.Option(None, help="Comma-separated decision learners (zoo names, files or run "
+                                          "directories; default: the decision zoo)."),
+    out: Path = typer.Option(Path("runs/binz2022-heuristics"), help="Output directory (CSV and figure)."),
+) -> None:
+    """Which heuristic (take-the-best, equal weighting, ...) each trained decision learner behaves like."""
+    from mlcog.experiments.binz2022 import heuristic_analysis
+    from mlcog.models.zoo import family_names
+
+    names = _split(models) if models else family_names("decision")
+    if not names:
+        _fail("no decision learners given and none in the zoo (scripts/train_zoo_decision.sh builds them)")
+    try:
+        table = heuristic_analysis({n: n for n in names}, out, echo=console.print)
+    except (ValueError, FileNotFoundError) as exc:
+        _fail(str(exc))
+    winners = table.drop_duplicates("learner")[["learner", "condition", "lambda", "val_acc", "gini", "winner"]]
+    print_frame(winners, title="best-fitting heuristic per learner (summed BIC)")
+    console.print(f"written to {out}")
+
+
 @run_app.command("curriculum")
 def run_curriculum_cmd(
     task: str = typer.Option("category", help="category | grid."),
@@ -389,6 +547,70 @@ def run_levering(
     except ValueError as exc:
         _fail(str(exc))
     print_frame(res.summary, title=f"Levering et al. (2020), {model}")
+    console.print(f"written to {out}")
+
+
+_FUNCTION_MODELS_HELP = ("Comma-separated models: function-zoo names (lucas, gp), checkpoints or run directories "
+                         "(label=path), classic models gp-rbf, gp-linear, gp-rbf+linear, poly-bic, alm, exam.")
+
+
+@run_app.command("delosh1997")
+def run_delosh_cmd(
+    models: str = typer.Option(None, help=_FUNCTION_MODELS_HELP + " Default: all zoo and classic models."),
+    out: Path = typer.Option(Path("runs/delosh1997")),
+    scaling: str = typer.Option("experiment", help="Function learners: experiment (0-100/0-250 -> [-0.5, 0.5], "
+                                "ERMI's) | context (training points min-max scaled like training tasks)."),
+    seed: int = typer.Option(0),
+) -> None:
+    """DeLosh et al. (1997): extrapolation of linear, exponential and quadratic functions learned on 30-70."""
+    from mlcog.experiments.function import DeLoshConfig, run_delosh1997
+
+    try:
+        res = run_delosh1997(_split(models) if models else None, out, DeLoshConfig(scaling=scaling, seed=seed),
+                             echo=lambda *_: None)
+    except ValueError as exc:
+        _fail(str(exc))
+    print_frame(res.summary, title="DeLosh et al. (1997): extrapolation (linearity 1 = linear, 0 = true function)")
+    console.print(f"written to {out}")
+
+
+@run_app.command("kwantes2006")
+def run_kwantes_cmd(
+    models: str = typer.Option(None, help=_FUNCTION_MODELS_HELP + " Default: all zoo and classic models."),
+    out: Path = typer.Option(Path("runs/kwantes2006")),
+    scaling: str = typer.Option("experiment", help="Function learners: experiment (0-100/0-250 -> [-0.5, 0.5], "
+                                "ERMI's) | context (training points min-max scaled like training tasks)."),
+    seed: int = typer.Option(0),
+) -> None:
+    """Kwantes & Neal (2006): RMSE of each model's responses to the human group means."""
+    from mlcog.experiments.function import KwantesConfig, run_kwantes2006
+
+    try:
+        res = run_kwantes2006(_split(models) if models else None, out, KwantesConfig(scaling=scaling, seed=seed),
+                              echo=lambda *_: None)
+    except ValueError as exc:
+        _fail(str(exc))
+    print_frame(res.summary, title="Kwantes & Neal (2006): RMSE to the human means (response scale 0-250)")
+    console.print(f"written to {out}")
+
+
+@run_app.command("function-difficulty")
+def run_function_difficulty_cmd(
+    models: str = typer.Option("lucas,gp,gp-rbf+linear,poly-bic", help=_FUNCTION_MODELS_HELP),
+    out: Path = typer.Option(Path("runs/function-difficulty")),
+    n_tasks: int = typer.Option(200, help="Tasks per function type for meta-learners."),
+    n_tasks_classic: int = typer.Option(5, help="Tasks per function type for classic models (refit per trial)."),
+    seed: int = typer.Option(0),
+) -> None:
+    """Learning difficulty across function types: per-trial prediction error (positive linear easiest for people)."""
+    from mlcog.experiments.function import DifficultyConfig, run_difficulty
+
+    try:
+        table = run_difficulty(_split(models), out, DifficultyConfig(n_tasks=n_tasks, n_tasks_classic=n_tasks_classic,
+                                                                     seed=seed), echo=lambda *_: None)
+    except ValueError as exc:
+        _fail(str(exc))
+    print_frame(table, title="Learning difficulty by function type (rank 1 = easiest)", floatfmt="{:.4f}")
     console.print(f"written to {out}")
 
 
@@ -509,6 +731,134 @@ def benchmark_tabular(
         _fail(str(exc))
     print_frame(result.summary, title=f"{protocol} protocol")
     console.print(f"written to {out}")
+
+
+# -- task generation and task statistics ---------------------------------------------------------------------
+@generate_app.command("category")
+def generate_category_cmd(
+    dims: int = typer.Option(3, help="Number of stimulus features D (2..6)."),
+    tasks: int = typer.Option(5, help="Number of tasks (label sets) to generate stimuli for."),
+    rows: int = typer.Option(25, help="Stimuli requested per task."),
+    min_rows: int = typer.Option(10, help="Tasks with fewer valid rows are rejected."),
+    backend: str = typer.Option("auto", help="auto | anthropic | openai | local (auto: by API key, else local)."),
+    model: str | None = typer.Option(None, help="Model name (API backends) or GGUF file (local backend)."),
+    base_url: str | None = typer.Option(None, help="Endpoint for OpenAI-compatible servers (vLLM, Ollama, ...)."),
+    labels: Path | None = typer.Option(None, help="Label-set CSV (default: the bundled Claude labels for D=3,4,6; "
+                                       "for other D, step 1 generates them)."),
+    first_label: int = typer.Option(0, help="Index of the first label set to use."),
+    out: Path | None = typer.Option(None, help="Output CSV (default generated/<backend>_dim<D>_tasks<N>.csv)."),
+    cache_dir: Path | None = typer.Option(None, help="Response cache (default: <out dir>/cache)."),
+    cache_only: bool = typer.Option(False, help="Send nothing: build the CSV from cached responses only."),
+    concurrency: int = typer.Option(4, help="Requests in flight at once."),
+    temperature: float = typer.Option(1.0),
+    max_tokens: int = typer.Option(0, help="Tokens per response (0: enough for --rows rows)."),
+    seed: int = typer.Option(0),
+    threads: int = typer.Option(1, help="CPU threads of the local model."),
+    constrain: str = typer.Option("balanced", help="Local model only: balanced | free | none (grammar-constrained "
+                                  "rows; balanced: half the rows per category, values chosen by the model)."),
+    progress: bool = typer.Option(True),
+) -> None:
+    """Two-step LLM generation of category-learning tasks into the generated-tasks CSV format."""
+    from mlcog.generate.backends import BackendError, default_backend_name
+    from mlcog.generate.category import GenerateConfig, generate_category_tasks
+
+    name = backend if backend != "auto" else ("openai" if base_url else default_backend_name())
+    out = out or Path("generated") / f"{name}_dim{dims}_tasks{tasks}.csv"
+    cfg = GenerateConfig(dims=dims, n_tasks=tasks, n_rows=rows, min_rows=min_rows, backend=name, model=model,
+                         base_url=base_url, labels_file=str(labels) if labels else None, first_label=first_label,
+                         temperature=temperature, max_tokens=max_tokens, seed=seed, concurrency=concurrency,
+                         n_threads=threads, constrain=constrain)
+    try:
+        s = generate_category_tasks(cfg, out, cache_dir=cache_dir, cache_only=cache_only, progress=progress)
+    except (ValueError, FileNotFoundError, BackendError) as exc:
+        _fail(str(exc))
+    u = s["usage"]
+    cost = "unknown price" if u["cost_usd"] is None else f"${u['cost_usd']:.4f}"
+    console.print(f"kept {s['tasks_kept']}/{s['tasks_requested']} tasks ({s['rows_kept']} rows); rejected tasks: "
+                  f"{s['tasks_rejected'] or 'none'}; rejected rows: {s['rows_rejected'] or 'none'}")
+    console.print(f"requests: {u['new_requests']} new, {u['cached']} cached, {u['failed']} failed, {u['retries']} "
+                  f"retries; tokens in/out (new) {u['new_input_tokens']}/{u['new_output_tokens']}; cost {cost}")
+    console.print(f"-> {out} (summary: {out}.json)")
+
+
+@generate_app.command("labels")
+def generate_labels_cmd(
+    dims: int = typer.Option(3, help="Number of feature dimensions D (2..6)."),
+    sets: int = typer.Option(20, help="Number of label sets wanted."),
+    out: Path = typer.Option(..., help="Output label CSV (feature_names, category_names, task_id)."),
+    backend: str = typer.Option("auto", help="auto | anthropic | openai | local."),
+    model: str | None = typer.Option(None, help="Model name (API backends) or GGUF file (local backend)."),
+    base_url: str | None = typer.Option(None, help="Endpoint for OpenAI-compatible servers."),
+    per_prompt: int = typer.Option(20, help="Label sets asked for in one request."),
+    cache_dir: Path | None = typer.Option(None, help="Response cache (default: <out dir>/cache)."),
+    seed: int = typer.Option(0),
+    threads: int = typer.Option(1, help="CPU threads of the local model."),
+) -> None:
+    """Step 1 alone: ask for task labels (D feature names and two category names per task)."""
+    import json
+
+    from mlcog.generate.backends import BackendError, make_backend
+    from mlcog.generate.category import GenerateConfig, generate_labels, write_labels
+    from mlcog.generate.runner import ResponseCache
+
+    cfg = GenerateConfig(dims=dims, backend=backend, model=model, base_url=base_url, labels_per_prompt=per_prompt,
+                         seed=seed, n_threads=threads)
+    try:
+        be = make_backend(backend, model, base_url, n_threads=threads)
+        label_sets, summary = generate_labels(cfg, be, ResponseCache(cache_dir or out.parent / "cache"), sets)
+    except (ValueError, BackendError) as exc:
+        _fail(str(exc))
+    write_labels(out, label_sets)
+    Path(str(out) + ".json").write_text(json.dumps({"config": cfg.__dict__, "backend": be.describe(), **summary},
+                                                   indent=2, default=str))
+    console.print(f"{len(label_sets)}/{sets} label sets; rejected: {summary['rejected'] or 'none'} -> {out}")
+
+
+@tasks_app.command("stats")
+def tasks_stats_cmd(
+    files: list[Path] = typer.Argument(None, help="Generated-tasks CSVs to analyse."),
+    dims: int = typer.Option(3, help="Number of features D of the tasks."),
+    real: bool = typer.Option(True, help="Add the bundled OpenML-CC18 sets, chunked as in the paper."),
+    priors: str = typer.Option("linear,mlp,rmc", help="Synthetic priors to add (comma-separated; '' for none)."),
+    n_tasks: int = typer.Option(300, help="Tasks sampled per synthetic prior / real data."),
+    n_trials: int = typer.Option(100, help="Trials per synthetic or real task."),
+    out: Path = typer.Option(Path("runs/task_stats"), help="Output directory for the table and the figure."),
+    seed: int = typer.Option(0),
+) -> None:
+    """ERMI's task statistics side by side: correlation, sparsity, linearity and learnability."""
+    from mlcog.tasks.stats import StatsConfig, run_task_stats
+
+    cfg = StatsConfig(dims=dims, real=real, priors=tuple(p for p in priors.split(",") if p), n_tasks=n_tasks,
+                      n_trials=n_trials, seed=seed)
+    try:
+        table = run_task_stats([str(f) for f in files or []], cfg, out)
+    except (ValueError, FileNotFoundError) as exc:
+        _fail(str(exc))
+    print_frame(table, title="Task statistics (means over tasks)")
+    console.print(f"-> {out}/task_stats.csv, {out}/task_stats_per_task.csv, {out}/task_stats.png")
+
+
+@eval_app.command("biml")
+def eval_biml_cmd(
+    model: str = typer.Option("biml-algebraic-biases-cpu", help="BIML zoo name, checkpoint or run directory."),
+    n_episodes: int = typer.Option(100, help="Random re-mappings of the gold task (accuracy)."),
+    n_rep: int = typer.Option(100, help="Random re-mappings for the human log-likelihood."),
+    n_open: int = typer.Option(100, help="Open-ended samples (iterative sampling)."),
+    seed: int = typer.Option(0),
+    out: Path | None = typer.Option(None, help="Directory for one CSV per table."),
+) -> None:
+    """Gold accuracy, human log-likelihood with fitted lapse, error types and open-ended biases (Lake & Baroni)."""
+    from mlcog.experiments.biml import evaluate_biml, load_biml
+
+    try:
+        tables = evaluate_biml(load_biml(model), n_episodes=n_episodes, n_rep=n_rep, n_open=n_open, seed=seed)
+    except (ValueError, FileNotFoundError) as exc:
+        _fail(str(exc))
+    for name, df in tables.items():
+        print_frame(df, title=name)
+        if out is not None:
+            out.mkdir(parents=True, exist_ok=True)
+            df.to_csv(out / f"{name}.csv", index=False)
 
 
 # -- main job -----------------------------------------------------------------------------------------------

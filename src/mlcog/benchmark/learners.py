@@ -33,7 +33,7 @@ from sklearn.preprocessing import StandardScaler
 from sklearn.svm import SVC
 
 from mlcog.models.checkpoint import CheckpointError, read_metadata
-from mlcog.models.zoo import resolve, zoo_names
+from mlcog.models.zoo import resolve, tabular_zoo_names, zoo_names
 
 
 def _any_task(n_features: int, n_classes: int) -> str | None:
@@ -131,11 +131,28 @@ def icl_learner(model: str | Path, *, beta: float = 1.0, n_permutations: int = 4
                 ) -> Learner:
     """The in-context classifier on a zoo model or checkpoint; "n/a" where the task's shape differs.
 
-    A checkpoint takes ``n_features`` features and (unless its config says otherwise) two classes.
+    A category checkpoint takes ``n_features`` features and (unless its config says otherwise) two classes
+    (:class:`InContextClassifier`); a tabular PFN takes up to ``max_features`` features and 2 to
+    ``max_classes`` classes (:class:`PFNClassifier`, ``n_permutations`` ensemble members).
     """
-    from mlcog.models.classifier import InContextClassifier
+    from mlcog.models.classifier import InContextClassifier, PFNClassifier
+    from mlcog.models.tabular_pfn import is_tabular_pfn
 
+    label = name or (str(model) if str(model) in zoo_names() + tabular_zoo_names() else Path(model).stem)
     config = checkpoint_config(model)
+    if is_tabular_pfn(resolve(model)):
+        max_f, max_k = int(config["max_features"]), int(config["max_classes"])
+
+        def supports_pfn(n_features: int, n_classes: int) -> str | None:
+            if n_features > max_f or not 2 <= n_classes <= max_k:
+                return (f"checkpoint takes <= {max_f} features and 2..{max_k} classes, task has {n_features} "
+                        f"and {n_classes}")
+            return None
+
+        def make_pfn(seed: int) -> BaseEstimator:
+            return PFNClassifier(str(model), n_ensemble=n_permutations, random_state=seed)
+
+        return Learner(label, make_pfn, supports_pfn)
     want_f, want_k = int(config["n_features"]), int(config.get("n_classes", 2))
 
     def supports(n_features: int, n_classes: int) -> str | None:
@@ -147,7 +164,6 @@ def icl_learner(model: str | Path, *, beta: float = 1.0, n_permutations: int = 4
     def make(seed: int) -> BaseEstimator:
         return InContextClassifier(str(model), beta=beta, n_permutations=n_permutations, random_state=seed)
 
-    label = name or (str(model) if str(model) in zoo_names() else Path(model).stem)
     return Learner(label, make, supports)
 
 

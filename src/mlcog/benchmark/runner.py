@@ -24,7 +24,7 @@ from mlcog.benchmark.learners import (
 )
 from mlcog.benchmark.protocols import ErmiProtocol, SkipDataset, Split, TabpfnProtocol, make_protocol
 from mlcog.benchmark.ranking import RankSummary, mean_ranks
-from mlcog.models.zoo import zoo_names
+from mlcog.models.zoo import tabular_zoo_names, zoo_names
 
 
 @dataclass
@@ -105,7 +105,7 @@ def default_learners(protocol: str) -> list[str]:
     models = zoo_names()
     if protocol == "ermi":
         models = [m for m in models if int(checkpoint_config(m)["n_features"]) == ErmiProtocol().n_features]
-    return [*default_baselines(), *models]
+    return [*default_baselines(), *models, *tabular_zoo_names()]
 
 
 def run_benchmark(protocol: str = "ermi", datasets_dir: str | Path | None = None,

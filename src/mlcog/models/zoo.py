@@ -50,7 +50,7 @@ def resolve(name_or_path: str | Path) -> Path:
         path = path / "model.safetensors"
     if path.is_file():
         return path
-    names = ", ".join(zoo_names() + tabular_zoo_names()) or "none"
+    names = ", ".join(zoo_names() + [n for family in zoo_families() for n in family_names(family)]) or "none"
     raise CheckpointError(f"no zoo model or checkpoint named {text!r}; zoo models: {names} "
                           "(or give a path to a .safetensors file or a run directory)")
 
@@ -60,18 +60,35 @@ def load_model(name_or_path: str | Path, map_location: str = "cpu") -> MetaLearn
     return model_from_checkpoint(resolve(name_or_path), map_location=map_location)
 
 
+def zoo_families() -> list[str]:
+    return sorted(p.name for p in zoo_dir().iterdir() if p.is_dir() and any(p.glob("*.safetensors")))
+
+
 def zoo_table() -> pd.DataFrame:
-    """One row per zoo model: prior, features, architecture, size, training steps, final validation."""
+    """One row per zoo model of every family: prior, inputs, architecture, size, training steps, final
+    validation metric and the command that trained it."""
     rows = []
-    for name in [*zoo_names(), *tabular_zoo_names()]:
-        path = resolve(name)
+    entries = [("category", name) for name in zoo_names()]
+    entries += [(family, name) for family in zoo_families() for name in family_names(family)]
+    for family, name in entries:
+        path = zoo_dir() / f"{name}.safetensors" if family == "category" else zoo_dir() / family / f"{name}.safetensors"
         meta = read_metadata(path)
         cfg, train = meta.get("model_config", {}), meta.get("train_config", {})
-        prior = train.get("prior")
+        prior = train.get("prior", train.get("variant", train.get("env", {}).get("condition")
+                                             if isinstance(train.get("env"), dict) else train.get("env")))
         if isinstance(prior, dict):  # the tabular PFN's prior is a config: name it by its limits
             prior = f"scm (<= {prior['max_features']} features, <= {prior['max_classes']} classes)"
-        rows.append({"name": name, "prior": prior, "features": cfg.get("n_features", cfg.get("max_features")),
-                     "arch": cfg.get("arch"), "layers": cfg.get("n_layers"), "d_model": cfg.get("d_model"),
-                     "steps": meta.get("step"), "val_acc": meta.get("val_acc"),
+        metric = next((f"{k} {meta[k]:.3g}" for k in ("val_acc", "val_mse", "val_loss")
+                       if isinstance(meta.get(k), float)), None)
+        rows.append({"name": name, "family": family, "prior": prior,
+                     "features": cfg.get("n_features", cfg.get("max_features", cfg.get("n_cues"))),
+                     "arch": cfg.get("arch", family), "layers": cfg.get("n_layers", cfg.get("n_encoder_layers")),
+                     "d_model": cfg.get("d_model"),
+                     "steps": meta.get("step"), "validation": metric,
                      "size_kb": round(path.stat().st_size / 1024), "command": meta.get("command")})
-    return pd.DataFrame(rows)
+    table = pd.DataFrame(rows)
+    if table.empty:
+        return table
+    for col in ("features", "layers", "d_model", "steps"):  # integers with gaps, not floats
+        table[col] = table[col].astype("Int64")
+    return table
