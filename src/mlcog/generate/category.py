@@ -75,6 +75,7 @@ def _atomic_csv(df: pd.DataFrame, path: Path) -> None:
     fd, tmp = tempfile.mkstemp(dir=path.parent, suffix=".tmp")
     os.close(fd)
     df.to_csv(tmp, index=False)
+    os.chmod(tmp, 0o644)  # mkstemp creates 0600 files; outputs are meant to be shared
     os.replace(tmp, path)
 
 
@@ -82,6 +83,7 @@ def _atomic_json(obj: dict, path: Path) -> None:
     fd, tmp = tempfile.mkstemp(dir=path.parent, suffix=".tmp")
     with os.fdopen(fd, "w") as f:
         json.dump(obj, f, indent=2, default=str)
+    os.chmod(tmp, 0o644)  # mkstemp creates 0600 files; outputs are meant to be shared
     os.replace(tmp, path)
 
 

@@ -128,6 +128,7 @@ class ResponseCache:
         try:
             with os.fdopen(fd, "w") as f:
                 json.dump(record, f)
+            os.chmod(tmp, 0o644)  # mkstemp creates 0600 files; outputs are meant to be shared
             os.replace(tmp, path)
         except BaseException:
             Path(tmp).unlink(missing_ok=True)
