@@ -121,6 +121,28 @@ def test_masking_removes_attention_to_masked_examples():
     assert not torch.allclose(unmasked[0], logits[0])
 
 
+def test_split_answer_positions_and_masking():
+    """Split mode: example i is positions 2i (stimulus) and 2i+1 (its label); masking an example removes
+    both, and the label really is read from its own position (changing it changes the predictions)."""
+    task = CategoryTask()
+    model = build_model(task, seed=0, **TINY | {"n_layers": 2}, split_answer=True)
+    assert model.config.split_answer == 1
+    eps = task.sample(2, False, "interleaved", split="test", seed=0)
+    n_ctx = eps.ctx.shape[1]
+    keep = torch.ones(2, n_ctx, dtype=torch.bool)
+    keep[0, 3] = False
+    logits, attn = model(eps.ctx, eps.test_x, ctx_keep=keep, return_attention=True)
+    assert logits.shape == (2, eps.test_x.shape[1], 1, task.n_classes)
+    for w in attn:
+        assert w.shape[-1] == 2 * n_ctx + eps.test_x.shape[1]
+        for col in (6, 7):  # both positions of example 3
+            rows = [r for r in range(w.shape[2]) if r != col]
+            assert torch.all(w[0, :, rows, col] == 0)
+    flipped = eps.ctx.clone()  # same stimuli, labels shuffled across examples
+    flipped[:, :, -1] = eps.ctx[:, torch.randperm(n_ctx, generator=torch.Generator().manual_seed(0)), -1]
+    assert not torch.allclose(model(flipped, eps.test_x), model(eps.ctx, eps.test_x))
+
+
 def test_value_noise_only_touches_query_reads():
     task = GridTask()
     model = build_model(task, seed=0, **TINY)

@@ -53,7 +53,11 @@ class CurriculumConfig:
 
     seeds: tuple[int, ...] = (1, 2, 3, 4, 5)
     n_test: int = 10  # test episodes per condition and seed (reference: 10)
-    category_meta: MetaConfig = field(default_factory=lambda: MetaConfig(n_steps=400))
+    # Category: each study example's label in a position of its own (as the original's token sequences);
+    # with label and stimulus summed into one position the metalearned model matches stimuli directly and
+    # shows no blocking advantage (measured: blocked 0.978 vs interleaved 0.969).  Binding a label to the
+    # stimulus before it takes longer to learn, hence more steps.
+    category_meta: MetaConfig = field(default_factory=lambda: MetaConfig(n_steps=1200, split_answer=True))
     grid_meta: MetaConfig = field(default_factory=lambda: MetaConfig(n_steps=300))
     # Grid fine-tuning needs a larger step size to show forgetting within few steps (reference: grid lr 1e-4
     # vs category 1e-5, 1000 steps per block).
@@ -105,7 +109,7 @@ def run_seed(task: Task, cfg: CurriculumConfig, seed: int, out_dir: Path | None 
     ft = cfg.grid_ft if grid else cfg.category_ft
     model = metalearn(task, meta_cfg, None if out_dir is None else out_dir / f"meta_seed{seed}")
     fresh = build_model(task, seed + 10_000, meta_cfg.d_model, meta_cfg.n_heads, meta_cfg.n_layers,
-                        meta_cfg.d_ff).to(next(model.parameters()).device)
+                        meta_cfg.d_ff, meta_cfg.split_answer).to(next(model.parameters()).device)
     rows = []
     for rotated in (False, True):
         for order in (GRID_ORDERS if grid else CATEGORY_ORDERS):

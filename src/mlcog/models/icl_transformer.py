@@ -13,6 +13,10 @@ Ablations (Russin et al. ``ablate.py``):
 * ``value_noise``: N(0, sigma^2) added to the *value* vectors of the study examples as read by the queries
   only (the context itself is computed clean, as with the reference's noisy key-value cache).
 
+With ``split_answer = n`` a study example takes two positions, its stimulus and then its answer (the last n
+features), as the original's token sequences keep them apart; masks and value noise then act on both
+positions of an example.
+
 The attention block is written out (pre-norm, explicit softmax) so the attention weights can be returned.
 """
 
@@ -41,6 +45,10 @@ class ICLTransformerConfig:
     n_layers: int = 4
     d_ff: int = 128
     max_ctx: int = 64
+    # 0: a study example is one position (all its features summed).  n > 0: its last n features (the answer:
+    # the label, or the x, y of the grid) get a position of their own after the stimulus, as in the
+    # original's token sequences, so the network must bind each answer to the stimulus before it.
+    split_answer: int = 0
 
     def __post_init__(self) -> None:
         if self.d_model % self.n_heads:
@@ -94,7 +102,9 @@ class ICLTransformer(nn.Module):
         super().__init__()
         self.config = config
         self.embed = nn.Embedding(config.vocab_size, config.d_model, padding_idx=config.pad_id)
-        self.register_buffer("pos", sinusoidal_table(config.max_ctx + 1, config.d_model), persistent=False)
+        per_item = 2 if config.split_answer else 1
+        self.register_buffer("pos", sinusoidal_table(per_item * config.max_ctx + 1, config.d_model),
+                             persistent=False)
         self.layers = nn.ModuleList(Layer(config) for _ in range(config.n_layers))
         self.norm = nn.LayerNorm(config.d_model)
         self.head = nn.Linear(config.d_model, config.n_out_heads * config.n_classes)
@@ -123,7 +133,15 @@ class ICLTransformer(nn.Module):
         n_q = queries.shape[1]
         if n_ctx > self.config.max_ctx:
             raise ValueError(f"{n_ctx} study examples exceed max_ctx {self.config.max_ctx}")
-        h = self.embed(torch.cat([ctx, queries], 1)).sum(2)
+        n_ans = self.config.split_answer
+        if n_ans:  # [stimulus 1, answer 1, stimulus 2, answer 2, ...]: each example takes two positions
+            stim, ans = self.embed(ctx[..., :-n_ans]).sum(2), self.embed(ctx[..., -n_ans:]).sum(2)
+            h_ctx = torch.stack([stim, ans], 2).flatten(1, 2)
+            ctx_keep = None if ctx_keep is None else ctx_keep.repeat_interleave(2, dim=1)
+            n_ctx = 2 * n_ctx
+        else:
+            h_ctx = self.embed(ctx).sum(2)
+        h = torch.cat([h_ctx, self.embed(queries).sum(2)], 1)
         positions = torch.cat([torch.arange(n_ctx), torch.full((n_q,), n_ctx)]).to(h.device)
         h = h + self.pos[positions]
         allowed = self.allowed_mask(b, n_ctx, n_q, ctx_keep, h.device)

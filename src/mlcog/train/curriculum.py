@@ -27,12 +27,13 @@ ABLATIONS = ("none", "mask", "noise")
 
 
 def build_model(task: Task, seed: int, d_model: int = 64, n_heads: int = 8, n_layers: int = 4,
-                d_ff: int = 128) -> ICLTransformer:
-    """A freshly initialised transformer sized for ``task`` (same seed, same weights)."""
+                d_ff: int = 128, split_answer: bool = False) -> ICLTransformer:
+    """A freshly initialised transformer sized for ``task`` (same seed, same weights); ``split_answer``
+    gives each study example's answer (label, or grid x and y) a position of its own."""
     torch.manual_seed(seed)
     config = ICLTransformerConfig(vocab_size=task.vocab_size, pad_id=task.pad_id, n_out_heads=task.n_heads,
                                   n_classes=task.n_classes, d_model=d_model, n_heads=n_heads,
-                                  n_layers=n_layers, d_ff=d_ff)
+                                  n_layers=n_layers, d_ff=d_ff, split_answer=task.n_heads if split_answer else 0)
     return ICLTransformer(config)
 
 
@@ -94,6 +95,7 @@ class MetaConfig:
     n_heads: int = 8
     n_layers: int = 4
     d_ff: int = 128
+    split_answer: bool = False  # each study example as stimulus + answer positions (see ICLTransformerConfig)
     seed: int = 0
     log_every: int = 100
     device: str = "cpu"  # "auto" picks CUDA when available
@@ -111,7 +113,8 @@ def metalearn(task: Task, cfg: MetaConfig, out_dir: str | Path | None = None) ->
     With ``out_dir``: ``metrics.jsonl`` (loss, held-out accuracy) and ``model.safetensors`` are written there.
     """
     device = pick_device(cfg.device)
-    model = build_model(task, cfg.seed, cfg.d_model, cfg.n_heads, cfg.n_layers, cfg.d_ff).to(device)
+    model = build_model(task, cfg.seed, cfg.d_model, cfg.n_heads, cfg.n_layers, cfg.d_ff,
+                        cfg.split_answer).to(device)
     opt = torch.optim.Adam(model.parameters(), lr=cfg.lr)
     log = None
     if out_dir is not None:
