@@ -64,8 +64,9 @@ def load_tensors(path: str | Path) -> dict[str, torch.Tensor]:
     return load_file(str(path))
 
 
-def save_model(path: str | Path, model: MetaLearner, **metadata: object) -> None:
-    """Save a model's weights and config (plus any JSON-able metadata, e.g. the training command)."""
+def save_model(path: str | Path, model: torch.nn.Module, **metadata: object) -> None:
+    """Save a model's weights and ``model.config`` (plus any JSON-able metadata, e.g. the training command, or
+    ``kind`` for model families whose loaders refuse checkpoints of another kind)."""
     tensors = {f"model.{k}": v for k, v in model.state_dict().items()}
     atomic_save(tensors, path, {"model_config": model.config.to_dict(), **metadata})
 

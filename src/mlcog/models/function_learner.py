@@ -24,7 +24,7 @@ import torch
 import torch.nn.functional as F
 from torch import nn
 
-from mlcog.models.checkpoint import CheckpointError, atomic_save, load_weights, read_metadata
+from mlcog.models.checkpoint import CheckpointError, load_weights, read_metadata, save_model
 from mlcog.models.metalearner import DecoderCore, MetaLearnerConfig
 
 LOG_STD_RANGE = (-7.0, 3.0)  # keeps exp() finite early in training; far outside the scale of [-0.5, 0.5] data
@@ -102,8 +102,7 @@ def gaussian_nll(mean: torch.Tensor, std: torch.Tensor, y: torch.Tensor) -> torc
 
 def save_function_model(path: str | Path, model: FunctionLearner, **metadata: object) -> None:
     """Weights + config, tagged so that :func:`load_function_learner` refuses other checkpoints."""
-    tensors = {f"model.{k}": v for k, v in model.state_dict().items()}
-    atomic_save(tensors, path, {"kind": "function_learner", "model_config": model.config.to_dict(), **metadata})
+    save_model(path, model, kind="function_learner", **metadata)
 
 
 def load_function_learner(path: str | Path) -> FunctionLearner:

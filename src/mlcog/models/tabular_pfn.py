@@ -21,7 +21,7 @@ import torch
 import torch.nn as nn
 import torch.nn.functional as F
 
-from mlcog.models.checkpoint import CheckpointError, atomic_save, load_weights, read_metadata
+from mlcog.models.checkpoint import CheckpointError, load_weights, read_metadata, save_model
 
 KIND = "tabular_pfn"
 CLIP = 6.0  # standardised features beyond +-6 sd are clipped: outliers would otherwise dominate a token
@@ -114,8 +114,7 @@ class TabularPFN(nn.Module):
 
 def save_tabular_pfn(path: str | Path, model: TabularPFN, **metadata: object) -> None:
     """Weights + config, tagged ``kind`` so that the category loaders refuse it and vice versa."""
-    tensors = {f"model.{k}": v for k, v in model.state_dict().items()}
-    atomic_save(tensors, path, {"kind": KIND, "model_config": model.config.to_dict(), **metadata})
+    save_model(path, model, kind=KIND, **metadata)
 
 
 def is_tabular_pfn(path: str | Path) -> bool:

@@ -30,10 +30,17 @@ import torch
 import torch.nn.functional as F
 from tqdm.auto import tqdm
 
-from mlcog.models.checkpoint import CheckpointError, atomic_save, load_weights, read_metadata
+from mlcog.models.checkpoint import CheckpointError, load_weights, read_metadata, save_model
 from mlcog.models.seq2seq import OUT_PAD, Seq2SeqConfig, Seq2SeqTransformer, encode_batch, source_tokens
 from mlcog.tasks.biml import VARIANTS, EpisodeConfig, sample_episode, training_queries, validation_episodes
-from mlcog.train.common import MetricsLog, StopFlag, open_run, optimizer_tensors, pick_device, restore_optimizer
+from mlcog.train.common import (
+    MetricsLog,
+    StopFlag,
+    open_run,
+    pick_device,
+    restore_optimizer,
+    save_training_checkpoint,
+)
 
 ALL_VARIANTS = VARIANTS + ("basic_seq2seq",)
 
@@ -108,8 +115,7 @@ def sequence_loss(model: Seq2SeqTransformer, src, dec_in, dec_out) -> tuple[torc
 
 
 def save_biml_model(path: str | Path, model: Seq2SeqTransformer, **metadata: object) -> None:
-    tensors = {f"model.{k}": v for k, v in model.state_dict().items()}
-    atomic_save(tensors, path, {"kind": "biml_seq2seq", "model_config": model.config.to_dict(), **metadata})
+    save_model(path, model, kind="biml_seq2seq", **metadata)
 
 
 def load_biml_model(path: str | Path, map_location: str | torch.device = "cpu") -> Seq2SeqTransformer:
@@ -216,13 +222,9 @@ def train_biml(cfg: BimlTrainConfig, out_dir: str | Path, *, resume: bool = Fals
     log = MetricsLog(out, resume_step=start if resume else None)
 
     def save(step: int, metrics: dict) -> None:
-        t = {f"model.{k}": v for k, v in model.state_dict().items()}
-        opt_t, opt_meta = optimizer_tensors(opt)
-        t.update(opt_t)
-        t["rng.torch"] = torch.get_rng_state()
-        atomic_save(t, out / "checkpoint.safetensors",
-                    {"train_config": cfg.to_dict(), "step": step, "optim": opt_meta, "command": command,
-                     "rng_episodes": batches.rng.bit_generator.state, "best_val_loss": best, **metrics})
+        save_training_checkpoint(out / "checkpoint.safetensors", model, opt, cfg, step, command,
+                                 {"rng.torch": torch.get_rng_state()},
+                                 rng_episodes=batches.rng.bit_generator.state, best_val_loss=best, **metrics)
         save_biml_model(out / "model.safetensors", model, train_config=cfg.to_dict(), step=step,
                         command=command, **metrics)
 

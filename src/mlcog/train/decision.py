@@ -23,10 +23,17 @@ import torch
 import torch.nn.functional as F
 from tqdm.auto import tqdm
 
-from mlcog.models.checkpoint import atomic_save
+from mlcog.models.checkpoint import save_model
 from mlcog.models.decision_learner import DecisionLearner, DecisionLearnerConfig
 from mlcog.tasks.decision import DecisionEnv, DecisionEnvConfig, DecisionEpisodes
-from mlcog.train.common import MetricsLog, StopFlag, open_run, optimizer_tensors, pick_device, restore_optimizer
+from mlcog.train.common import (
+    MetricsLog,
+    StopFlag,
+    open_run,
+    pick_device,
+    restore_optimizer,
+    save_training_checkpoint,
+)
 
 
 @dataclass(frozen=True)
@@ -90,8 +97,7 @@ def evaluate(model: DecisionLearner, ep: DecisionEpisodes) -> dict[str, float]:
 
 def save_decision_model(path: str | Path, model: DecisionLearner, **metadata: object) -> None:
     """Weights + config, tagged so that :func:`load_decision_learner` refuses category checkpoints."""
-    tensors = {f"model.{k}": v for k, v in model.state_dict().items()}
-    atomic_save(tensors, path, {"kind": "decision_learner", "model_config": model.config.to_dict(), **metadata})
+    save_model(path, model, kind="decision_learner", **metadata)
 
 
 def train_decision(cfg: DecisionTrainConfig, out_dir: str | Path, *, resume: bool = False,
@@ -122,12 +128,8 @@ def train_decision(cfg: DecisionTrainConfig, out_dir: str | Path, *, resume: boo
     log = MetricsLog(out, resume_step=start if resume else None)
 
     def save(step: int, metrics: dict) -> None:
-        t = {f"model.{k}": v for k, v in model.state_dict().items()}
-        opt_t, opt_meta = optimizer_tensors(opt)
-        t.update(opt_t)
-        t["rng.data"], t["rng.torch"] = data_gen.get_state(), torch.get_rng_state()
-        atomic_save(t, ckpt_path, {"train_config": cfg.to_dict(), "step": step, "optim": opt_meta,
-                                   "command": command, **metrics})
+        save_training_checkpoint(ckpt_path, model, opt, cfg, step, command,
+                                 {"rng.data": data_gen.get_state(), "rng.torch": torch.get_rng_state()}, **metrics)
         save_decision_model(out / "model.safetensors", model, train_config=cfg.to_dict(), step=step,
                             command=command, **metrics)
 

@@ -19,10 +19,16 @@ from pathlib import Path
 import torch
 from tqdm.auto import tqdm
 
-from mlcog.models.checkpoint import atomic_save
 from mlcog.models.function_learner import FunctionLearner, FunctionLearnerConfig, gaussian_nll, save_function_model
 from mlcog.tasks.function import FUNCTION_PRIORS, FunctionEpisodes, GPConfig, LucasConfig, make_function_prior
-from mlcog.train.common import MetricsLog, StopFlag, open_run, optimizer_tensors, pick_device, restore_optimizer
+from mlcog.train.common import (
+    MetricsLog,
+    StopFlag,
+    open_run,
+    pick_device,
+    restore_optimizer,
+    save_training_checkpoint,
+)
 
 
 @dataclass(frozen=True)
@@ -121,12 +127,8 @@ def train_function(cfg: FunctionTrainConfig, out_dir: str | Path, *, resume: boo
     log = MetricsLog(out, resume_step=start if resume else None)
 
     def save(step: int, metrics: dict) -> None:
-        t = {f"model.{k}": v for k, v in model.state_dict().items()}
-        opt_t, opt_meta = optimizer_tensors(opt)
-        t.update(opt_t)
-        t["rng.data"], t["rng.torch"] = data_gen.get_state(), torch.get_rng_state()
-        atomic_save(t, ckpt_path, {"train_config": cfg.to_dict(), "step": step, "optim": opt_meta,
-                                   "command": command, **metrics})
+        save_training_checkpoint(ckpt_path, model, opt, cfg, step, command,
+                                 {"rng.data": data_gen.get_state(), "rng.torch": torch.get_rng_state()}, **metrics)
         save_function_model(out / "model.safetensors", model, train_config=cfg.to_dict(), step=step,
                             command=command, **metrics)
 

@@ -22,10 +22,16 @@ import torch
 import torch.nn.functional as F
 from tqdm.auto import tqdm
 
-from mlcog.models.checkpoint import atomic_save
 from mlcog.models.tabular_pfn import TabularPFN, TabularPFNConfig, save_tabular_pfn
 from mlcog.tasks.tabular import TabularBatch, TabularPriorConfig, sample_batch
-from mlcog.train.common import MetricsLog, StopFlag, open_run, optimizer_tensors, pick_device, restore_optimizer
+from mlcog.train.common import (
+    MetricsLog,
+    StopFlag,
+    open_run,
+    pick_device,
+    restore_optimizer,
+    save_training_checkpoint,
+)
 
 
 @dataclass(frozen=True)
@@ -116,12 +122,8 @@ def train_tabular(cfg: TabularTrainConfig, out_dir: str | Path, *, resume: bool 
     autocast = torch.autocast("cuda", dtype=torch.bfloat16, enabled=device.type == "cuda")
 
     def save(step: int, metrics: dict) -> None:
-        t = {f"model.{k}": v for k, v in model.state_dict().items()}
-        opt_t, opt_meta = optimizer_tensors(opt)
-        t.update(opt_t)
-        t["rng.torch"] = torch.get_rng_state()
-        atomic_save(t, ckpt_path, {"train_config": cfg.to_dict(), "step": step, "optim": opt_meta,
-                                   "rng_data": data_rng.bit_generator.state, "command": command, **metrics})
+        save_training_checkpoint(ckpt_path, model, opt, cfg, step, command, {"rng.torch": torch.get_rng_state()},
+                                 rng_data=data_rng.bit_generator.state, **metrics)
         save_tabular_pfn(out / "model.safetensors", model, train_config=cfg.to_dict(), step=step,
                          command=command, **metrics)
 
