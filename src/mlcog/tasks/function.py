@@ -21,12 +21,14 @@ from __future__ import annotations
 
 import json
 import math
-from dataclasses import dataclass, field
+from dataclasses import dataclass
 from pathlib import Path
 
 import numpy as np
 import pandas as pd
 import torch
+
+from mlcog.tasks.priors import TaskFileReport
 
 LUCAS_COMPONENTS = ("positive_linear", "negative_linear", "quadratic", "rbf")
 GP_KERNELS = ("rbf", "linear", "rbf+linear")
@@ -221,19 +223,8 @@ class FunctionFileError(ValueError):
     """A function-task CSV that does not follow the documented format."""
 
 
-@dataclass
-class FunctionFileReport:
-    """What reading a function-task file kept and excluded (tasks, by reason)."""
-
-    path: str
-    n_rows: int = 0
-    n_tasks: int = 0
-    n_kept: int = 0
-    excluded: dict[str, int] = field(default_factory=dict)
-
-    def __str__(self) -> str:
-        why = ", ".join(f"{n} {k}" for k, n in self.excluded.items() if n) or "none"
-        return f"{self.path}: {self.n_rows} rows, {self.n_tasks} tasks, kept {self.n_kept}; excluded tasks: {why}"
+# What reading a function-task file kept and excluded (tasks, by reason): the category task files' report.
+FunctionFileReport = TaskFileReport
 
 
 def _number_column(df: pd.DataFrame, col: str, path: Path) -> np.ndarray:
