@@ -2,9 +2,11 @@
 
 from __future__ import annotations
 
+import os
 import shlex
 import sys
 from pathlib import Path
+from typing import NoReturn
 
 import typer
 from rich.console import Console
@@ -101,14 +103,31 @@ def train_category_cmd(
         summary = train_category(cfg, out, resume=resume, command=_command(), progress=progress)
     except (ValueError, FileNotFoundError, FileExistsError) as exc:
         _fail(str(exc))
-    if not summary["is_main"]:  # under torchrun only rank 0 reports
-        raise typer.Exit(130 if summary["interrupted"] else 0)
-    if summary["interrupted"]:
-        console.print(f"stopped at step {summary['step']}; checkpoint saved. Continue with the same command "
-                      "plus --resume.")
-        raise typer.Exit(130)
-    console.print(f"done: step {summary['step']}, val_acc {summary.get('val_acc', float('nan')):.3f}, "
-                  f"{summary['steps_per_s']:.1f} steps/s -> {out}")
+    code = 130 if summary["interrupted"] else 0
+    if summary["is_main"]:  # under torchrun only rank 0 reports
+        if summary["interrupted"]:
+            console.print(f"stopped at step {summary['step']}; checkpoint saved. Continue with the same command "
+                          "plus --resume.")
+        else:
+            console.print(f"done: step {summary['step']}, val_acc {summary.get('val_acc', float('nan')):.3f}, "
+                          f"{summary['steps_per_s']:.1f} steps/s -> {out}")
+    if int(os.environ.get("WORLD_SIZE", "1")) > 1:
+        _exit_distributed_rank(code)
+    if code:
+        raise typer.Exit(code)
+
+
+def _exit_distributed_rank(code: int) -> NoReturn:
+    """Leave a torchrun worker without interpreter teardown.
+
+    Everything is saved and the process group destroyed by now, but gloo's worker threads can still own work
+    objects that hold Python references; freeing them during interpreter finalisation occasionally aborts the
+    process ("terminate called without an active exception", SIGABRT; pytorch/pytorch#179291), which torchrun
+    reports as a failed run.  Exiting directly after flushing avoids that teardown.
+    """
+    sys.stdout.flush()
+    sys.stderr.flush()
+    os._exit(code)
 
 
 @train_app.command("decision")

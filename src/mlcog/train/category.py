@@ -17,6 +17,7 @@ Run directory layout::
 
 from __future__ import annotations
 
+import gc
 import json
 import time
 from dataclasses import asdict, dataclass, field
@@ -191,7 +192,10 @@ def train_category(cfg: TrainConfig, out_dir: str | Path, *, resume: bool = Fals
     if log is not None:
         log.close()
     if info.world_size > 1:
-        # Leave the process group in step: exiting with gloo's threads still alive aborts the process.
+        # Free DDP first (its reducer holds gloo work objects), then leave the process group in step: exiting
+        # with gloo's threads still owning work aborts the process.
+        del net
+        gc.collect()
         torch.distributed.barrier()
         torch.distributed.destroy_process_group()
     return {"step": step, "interrupted": interrupted, "out_dir": str(out), "is_main": info.is_main, **val_metrics,
