@@ -36,6 +36,7 @@ fi
 if [[ $step == stats || $step == all ]]; then
   $MLCOG tasks stats $DATA --dims 3 --out $WORK/stats
   cp $WORK/stats/task_stats.csv src/mlcog/data/files/tasks/ecological_dim3_stats.csv
+  cp $WORK/stats/task_stats.png src/mlcog/data/files/tasks/ecological_dim3_stats.png
 fi
 if [[ $step == train || $step == all ]]; then
   run=runs/zoo/ecological-dim3
