@@ -98,6 +98,7 @@ class Seq2SeqTransformer(nn.Module):
                                           c.dropout, activation="gelu", batch_first=True)
         # the nested-tensor fast path (eval only) is a prototype that warns on every call; same maths without it
         self.transformer.encoder.enable_nested_tensor = False
+        self.transformer.encoder.use_nested_tensor = False  # the flag the forward pass reads
         self.head = nn.Linear(c.d_model, len(OUTPUT_SYMBOLS))
 
     def n_params(self) -> int:
