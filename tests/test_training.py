@@ -164,3 +164,17 @@ def test_ddp_two_processes_on_cpu(tmp_path):
     assert not torch.equal(ckpt["rng.data.0"], ckpt["rng.data.1"])
     assert read_metadata(out / "model.safetensors")["step"] == 6
     assert load_model(out).config.n_features == 2
+
+
+def test_configs_round_trip_through_json_with_nested_configs_and_tuples():
+    import json
+
+    from mlcog.models.a2c import A2CConfig
+    from mlcog.train.function import FunctionTrainConfig
+    from mlcog.train.metarl import MetaRLConfig
+
+    for cfg in (TrainConfig(), FunctionTrainConfig(), MetaRLConfig(model=A2CConfig(encoder=(32, 16)))):
+        back = type(cfg).from_dict(json.loads(json.dumps(cfg.to_dict())))
+        assert back == cfg  # nested dataclasses rebuilt, JSON lists back to tuples: a resume compares equal
+    with pytest.raises(ValueError, match="unknown setting.*'n_layer'"):
+        TrainConfig.from_dict({**TrainConfig().to_dict(), "model": {"n_layer": 3}})

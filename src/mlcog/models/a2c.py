@@ -22,19 +22,21 @@ for the GRU).
 
 from __future__ import annotations
 
-from dataclasses import asdict, dataclass
+from dataclasses import dataclass
 from pathlib import Path
 
 import torch
 import torch.nn.functional as F
 from torch import nn
 
+from mlcog.config import DictConfig
+
 CORES = ("lstm", "gru")
 RecurrentState = tuple[torch.Tensor, ...]
 
 
 @dataclass(frozen=True)
-class A2CConfig:
+class A2CConfig(DictConfig):
     obs_dim: int = 9  # observation width (9 for the 1-D Harlow window)
     n_actions: int = 3
     encoder: tuple[int, ...] = (32, 64)  # ReLU MLP widths on the observation; () feeds it to the core as is
@@ -61,12 +63,6 @@ class A2CConfig:
     def core_input(self) -> int:
         return (self.encoder[-1] if self.encoder else self.obs_dim) + self.n_actions + 1
 
-    def to_dict(self) -> dict:
-        return asdict(self)
-
-    @classmethod
-    def from_dict(cls, d: dict) -> A2CConfig:
-        return cls(**d)
 
 
 class EpisodicLSTMCell(nn.Module):

@@ -22,7 +22,7 @@ Run directory (as :mod:`mlcog.train.decision`): ``config.json``, ``model.safeten
 from __future__ import annotations
 
 import json
-from dataclasses import asdict, dataclass, field
+from dataclasses import dataclass, field
 from pathlib import Path
 
 import numpy as np
@@ -30,6 +30,7 @@ import torch
 import torch.nn.functional as F
 from tqdm.auto import tqdm
 
+from mlcog.config import DictConfig
 from mlcog.models.checkpoint import CheckpointError, load_weights, read_metadata, save_model
 from mlcog.models.seq2seq import OUT_PAD, Seq2SeqConfig, Seq2SeqTransformer, encode_batch, source_tokens
 from mlcog.tasks.biml import VARIANTS, EpisodeConfig, sample_episode, training_queries, validation_episodes
@@ -46,7 +47,7 @@ ALL_VARIANTS = VARIANTS + ("basic_seq2seq",)
 
 
 @dataclass(frozen=True)
-class BimlTrainConfig:
+class BimlTrainConfig(DictConfig):
     """Defaults = the paper's recipe (50 epochs x 4,000 steps of 25 episodes, on a GPU)."""
 
     variant: str = "algebraic+biases"
@@ -75,15 +76,6 @@ class BimlTrainConfig:
         if self.steps < 1 or self.steps_per_epoch < 1 or self.batch_size < 1:
             raise ValueError("steps, steps_per_epoch and batch_size must be positive")
 
-    def to_dict(self) -> dict:
-        return asdict(self)
-
-    @classmethod
-    def from_dict(cls, d: dict) -> BimlTrainConfig:
-        d = dict(d)
-        d["episode"] = EpisodeConfig(**d.get("episode", {}))
-        d["model"] = Seq2SeqConfig(**d.get("model", {}))
-        return cls(**d)
 
 
 def lr_factor(cfg: BimlTrainConfig, step: int) -> float:

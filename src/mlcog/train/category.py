@@ -20,13 +20,14 @@ from __future__ import annotations
 import gc
 import json
 import time
-from dataclasses import asdict, dataclass, field
+from dataclasses import dataclass, field
 from pathlib import Path
 
 import torch
 import torch.nn.functional as F
 from tqdm.auto import tqdm
 
+from mlcog.config import DictConfig
 from mlcog.models.checkpoint import atomic_save, save_model
 from mlcog.models.metalearner import MetaLearner, MetaLearnerConfig, build_model
 from mlcog.tasks.episodes import EpisodeOptions, Episodes
@@ -43,7 +44,7 @@ from mlcog.train.common import (
 
 
 @dataclass(frozen=True)
-class TrainConfig:
+class TrainConfig(DictConfig):
     """Defaults reproduce ERMI's MI dim-3 recipe except ``steps`` (the paper: 500,000)."""
 
     prior: str = "linear"  # linear | mlp | rmc | file | real
@@ -63,15 +64,6 @@ class TrainConfig:
     episodes: EpisodeOptions = field(default_factory=EpisodeOptions)
     model: MetaLearnerConfig = field(default_factory=MetaLearnerConfig)
 
-    def to_dict(self) -> dict:
-        return asdict(self)
-
-    @classmethod
-    def from_dict(cls, d: dict) -> TrainConfig:
-        d = dict(d)
-        d["episodes"] = EpisodeOptions(**d.get("episodes", {}))
-        d["model"] = MetaLearnerConfig(**d.get("model", {}))
-        return cls(**d)
 
 
 def masked_bce(logits: torch.Tensor, ep: Episodes) -> tuple[torch.Tensor, torch.Tensor]:

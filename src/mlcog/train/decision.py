@@ -16,13 +16,14 @@ config; :func:`mlcog.models.decision_learner.load_decision_learner` reads it), `
 from __future__ import annotations
 
 import json
-from dataclasses import asdict, dataclass, field
+from dataclasses import dataclass, field
 from pathlib import Path
 
 import torch
 import torch.nn.functional as F
 from tqdm.auto import tqdm
 
+from mlcog.config import DictConfig
 from mlcog.models.checkpoint import save_model
 from mlcog.models.decision_learner import DecisionLearner, DecisionLearnerConfig
 from mlcog.tasks.decision import DecisionEnv, DecisionEnvConfig, DecisionEpisodes
@@ -37,7 +38,7 @@ from mlcog.train.common import (
 
 
 @dataclass(frozen=True)
-class DecisionTrainConfig:
+class DecisionTrainConfig(DictConfig):
     """Defaults follow ERMI's decision recipe (lr 3e-4, batch 64, clipping 1.0, annealing over the first
     16.7% of training) except ``steps`` (the original: 1,000,000)."""
 
@@ -63,15 +64,6 @@ class DecisionTrainConfig:
         if self.lambda_ < 0 or self.lambda_init < 0:
             raise ValueError(f"lambda must be >= 0, got {self.lambda_} (init {self.lambda_init})")
 
-    def to_dict(self) -> dict:
-        return asdict(self)
-
-    @classmethod
-    def from_dict(cls, d: dict) -> DecisionTrainConfig:
-        d = dict(d)
-        d["env"] = DecisionEnvConfig(**d.get("env", {}))
-        d["model"] = DecisionLearnerConfig(**d.get("model", {}))
-        return cls(**d)
 
 
 def annealed_lambda(cfg: DecisionTrainConfig, step: int) -> float:

@@ -13,12 +13,13 @@ from __future__ import annotations
 
 import json
 import time
-from dataclasses import asdict, dataclass, field
+from dataclasses import dataclass, field
 from pathlib import Path
 
 import torch
 from tqdm.auto import tqdm
 
+from mlcog.config import DictConfig
 from mlcog.models.function_learner import FunctionLearner, FunctionLearnerConfig, gaussian_nll, save_function_model
 from mlcog.tasks.function import FUNCTION_PRIORS, FunctionEpisodes, GPConfig, LucasConfig, make_function_prior
 from mlcog.train.common import (
@@ -32,7 +33,7 @@ from mlcog.train.common import (
 
 
 @dataclass(frozen=True)
-class FunctionTrainConfig:
+class FunctionTrainConfig(DictConfig):
     """Defaults follow ERMI's function-learning recipe except ``steps`` (the original: 100,000)."""
 
     prior: str = "lucas"  # lucas | gp | file
@@ -59,22 +60,6 @@ class FunctionTrainConfig:
             raise ValueError("--prior file needs --tasks-file")
         if self.n_points > self.model.max_len:
             raise ValueError(f"n_points ({self.n_points}) exceeds the model's max_len ({self.model.max_len})")
-
-    def to_dict(self) -> dict:
-        return asdict(self)
-
-    @classmethod
-    def from_dict(cls, d: dict) -> FunctionTrainConfig:
-        d = dict(d)
-        lucas = dict(d.get("lucas", {}))
-        if "weights" in lucas:
-            lucas["weights"] = tuple(lucas["weights"])
-        gp = dict(d.get("gp", {}))
-        if "lengthscale_range" in gp:
-            gp["lengthscale_range"] = tuple(gp["lengthscale_range"])
-        d["lucas"], d["gp"] = LucasConfig(**lucas), GPConfig(**gp)
-        d["model"] = FunctionLearnerConfig(**d.get("model", {}))
-        return cls(**d)
 
     def make_prior(self):
         return make_function_prior(self.prior, n_points=self.n_points, tasks_file=self.tasks_file,

@@ -25,13 +25,14 @@ from __future__ import annotations
 
 import json
 import time
-from dataclasses import asdict, dataclass, field, replace
+from dataclasses import dataclass, field, replace
 from pathlib import Path
 
 import torch
 import torch.nn.functional as F
 from tqdm.auto import tqdm
 
+from mlcog.config import DictConfig
 from mlcog.models.a2c import A2CAgent, A2CConfig, EpisodicMemory, reset_state
 from mlcog.models.checkpoint import atomic_save, load_tensors, read_metadata, save_model
 from mlcog.tasks.envs import BATCHED_ENVS, BatchStep, make_batched
@@ -49,7 +50,7 @@ CRITERION = 0.9  # Harlow: mean accuracy on trials 2-6 over the last ``window`` 
 
 
 @dataclass(frozen=True)
-class MetaRLConfig:
+class MetaRLConfig(DictConfig):
     """Defaults: the 1-D Harlow recipe of BKHMSI/Meta-RL-Harlow (after Wang et al. 2018's Methods), except
     ``entropy_coef`` 0.01 (the reference's PsychLab value; the 1-D reference uses 0.001), gradient-norm
     clipping at 0.2 (the reference clips nothing) and a 30,000-episode budget (the reference: 20,000).
@@ -98,14 +99,6 @@ class MetaRLConfig:
         if self.lr <= 0 or self.lr > 0.1:
             raise ValueError(f"MetaRLConfig.lr = {self.lr} is outside (0, 0.1]; did you mean {self.lr:g}e-3?")
 
-    def to_dict(self) -> dict:
-        return asdict(self)
-
-    @classmethod
-    def from_dict(cls, d: dict) -> MetaRLConfig:
-        d = dict(d)
-        d["model"] = A2CConfig.from_dict(d.get("model", {}))
-        return cls(**d)
 
 
 def metarl_preset(env: str, **overrides) -> MetaRLConfig:

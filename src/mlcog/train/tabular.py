@@ -14,7 +14,7 @@ from __future__ import annotations
 
 import json
 import math
-from dataclasses import asdict, dataclass, field
+from dataclasses import dataclass, field
 from pathlib import Path
 
 import numpy as np
@@ -22,6 +22,7 @@ import torch
 import torch.nn.functional as F
 from tqdm.auto import tqdm
 
+from mlcog.config import DictConfig
 from mlcog.models.tabular_pfn import TabularPFN, TabularPFNConfig, save_tabular_pfn
 from mlcog.tasks.tabular import TabularBatch, TabularPriorConfig, sample_batch
 from mlcog.train.common import (
@@ -35,7 +36,7 @@ from mlcog.train.common import (
 
 
 @dataclass(frozen=True)
-class TabularTrainConfig:
+class TabularTrainConfig(DictConfig):
     """Optimiser defaults as TabPFN v1 (Adam(W), lr 1e-4, warm-up then cosine); ``steps`` is a budget."""
 
     steps: int = 20_000
@@ -58,15 +59,6 @@ class TabularTrainConfig:
                              f"<= {self.prior.max_classes} classes, model takes {self.model.max_features} "
                              f"and {self.model.max_classes}")
 
-    def to_dict(self) -> dict:
-        return asdict(self)
-
-    @classmethod
-    def from_dict(cls, d: dict) -> TabularTrainConfig:
-        d = dict(d)
-        d["prior"] = TabularPriorConfig(**d.get("prior", {}))
-        d["model"] = TabularPFNConfig(**d.get("model", {}))
-        return cls(**d)
 
 
 def learning_rate(cfg: TabularTrainConfig, step: int) -> float:
