@@ -75,3 +75,17 @@ def test_stats_table_file_real_and_priors(tmp_path):
     for f in ("task_stats.csv", "task_stats_per_task.csv", "task_stats.png", "task_stats.json"):
         assert (tmp_path / "out" / f).is_file()
     assert len(pd.read_csv(tmp_path / "out" / "task_stats_per_task.csv")) == table["tasks"].sum()
+
+
+def test_a_file_is_analysed_whole_unless_capped_and_a_cap_is_reported(tmp_path):
+    from mlcog.tasks.stats import file_tasks
+
+    path = tmp_path / "tasks.csv"
+    rows = ["input,target,trial_id,task_id"]
+    for task in range(5):
+        rows += [f'"[{t}.0, {task + t % 2}.0, 1.5]",{"ab"[t % 2]},{t},{task}' for t in range(6)]
+    path.write_text("\n".join(rows) + "\n")
+    xs, _, note = file_tasks(path, 3)
+    assert len(xs) == 5 and "analysed the first" not in note
+    xs, _, note = file_tasks(path, 3, max_tasks=2)
+    assert len(xs) == 2 and "analysed the first 2 of 5 usable tasks" in note

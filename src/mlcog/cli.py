@@ -841,6 +841,7 @@ def tasks_stats_cmd(
     priors: str = typer.Option("linear,mlp,rmc", help="Synthetic priors to add (comma-separated; '' for none)."),
     n_tasks: int = typer.Option(300, help="Tasks sampled per synthetic prior / real data."),
     n_trials: int = typer.Option(100, help="Trials per synthetic or real task."),
+    max_file_tasks: int = typer.Option(0, help="Analyse at most this many tasks of each file (0 = all)."),
     out: Path = typer.Option(Path("runs/task_stats"), help="Output directory for the table and the figure."),
     seed: int = typer.Option(0),
 ) -> None:
@@ -848,9 +849,9 @@ def tasks_stats_cmd(
     from mlcog.tasks.stats import StatsConfig, run_task_stats
 
     cfg = StatsConfig(dims=dims, real=real, priors=tuple(p for p in priors.split(",") if p), n_tasks=n_tasks,
-                      n_trials=n_trials, seed=seed)
+                      n_trials=n_trials, max_file_tasks=max_file_tasks, seed=seed)
     try:
-        table = run_task_stats([str(f) for f in files or []], cfg, out)
+        table = run_task_stats([str(f) for f in files or []], cfg, out, echo=console.print)
     except (ValueError, FileNotFoundError) as exc:
         _fail(str(exc))
     print_frame(table, title="Task statistics (means over tasks)")

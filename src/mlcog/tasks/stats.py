@@ -20,6 +20,7 @@ from __future__ import annotations
 
 import math
 import warnings
+from collections.abc import Callable
 from dataclasses import asdict, dataclass
 from pathlib import Path
 
@@ -42,7 +43,7 @@ class StatsConfig:
     priors: tuple[str, ...] = ("linear", "mlp", "rmc")
     n_tasks: int = 300  # tasks per synthetic prior and at most from real data
     n_trials: int = 100  # trials per synthetic task and per real-data chunk
-    max_file_tasks: int = 2000  # tasks read at most from each file
+    max_file_tasks: int = 0  # tasks analysed at most from each file (0 = all); a cap is reported
     train_sizes: tuple[int, ...] = (4, 8, 16, 32, 64)
     seed: int = 0
 
@@ -153,9 +154,14 @@ def task_statistics(x: np.ndarray, y: np.ndarray, sizes: tuple[int, ...] = Stats
 
 
 # -- sources ------------------------------------------------------------------------------------------------
-def file_tasks(path: str | Path, dims: int, max_tasks: int) -> tuple[list, list, str]:
+def file_tasks(path: str | Path, dims: int, max_tasks: int = 0) -> tuple[list, list, str]:
+    """Usable tasks of a generated-tasks file (the first ``max_tasks`` if > 0) and a note of what was read."""
     xs, ys, report = read_task_file(path, dims)
-    return xs[:max_tasks], ys[:max_tasks], str(report)
+    note = str(report)
+    if 0 < max_tasks < len(xs):
+        note += f"; analysed the first {max_tasks} of {len(xs)} usable tasks (max_file_tasks)"
+        xs, ys = xs[:max_tasks], ys[:max_tasks]
+    return xs, ys, note
 
 
 def real_tasks(dims: int, chunk: int, max_tasks: int, seed: int, directory: str | Path | None = None):
@@ -203,8 +209,10 @@ def prior_tasks(name: str, dims: int, n_tasks: int, n_trials: int, seed: int):
     return xs, ys
 
 
-def run_task_stats(files: list[str], cfg: StatsConfig, out: str | Path | None = None) -> pd.DataFrame:
-    """Statistics for every source; writes per-task and summary CSVs and a figure to ``out`` (if given)."""
+def run_task_stats(files: list[str], cfg: StatsConfig, out: str | Path | None = None,
+                   echo: Callable[[str], object] = lambda _: None) -> pd.DataFrame:
+    """Statistics for every source; writes per-task and summary CSVs and a figure to ``out`` (if given).
+    ``echo`` receives what was read from each file (kept and excluded tasks, any cap)."""
     sources: dict[str, tuple[list, list]] = {}
     notes = {}
     for f in files:
@@ -213,6 +221,7 @@ def run_task_stats(files: list[str], cfg: StatsConfig, out: str | Path | None = 
             raise ValueError(f"{note}: no usable task")
         sources[Path(f).stem] = (xs, ys)
         notes[Path(f).stem] = note
+        echo(note)
     if cfg.real:
         sources["real (CC18)"] = real_tasks(cfg.dims, cfg.n_trials, cfg.n_tasks, cfg.seed)
     for p in cfg.priors:
