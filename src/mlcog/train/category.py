@@ -28,7 +28,7 @@ import torch.nn.functional as F
 from tqdm.auto import tqdm
 
 from mlcog.config import DictConfig
-from mlcog.models.checkpoint import atomic_save, save_model
+from mlcog.models.checkpoint import save_model
 from mlcog.models.metalearner import MetaLearner, MetaLearnerConfig, build_model
 from mlcog.tasks.episodes import EpisodeOptions, Episodes
 from mlcog.tasks.priors import make_prior
@@ -37,9 +37,9 @@ from mlcog.train.common import (
     StopFlag,
     init_distributed,
     open_run,
-    optimizer_tensors,
     pick_device,
     restore_optimizer,
+    save_training_checkpoint,
 )
 
 
@@ -63,7 +63,6 @@ class TrainConfig(DictConfig):
     compile: bool = False  # torch.compile the model
     episodes: EpisodeOptions = field(default_factory=EpisodeOptions)
     model: MetaLearnerConfig = field(default_factory=MetaLearnerConfig)
-
 
 
 def masked_bce(logits: torch.Tensor, ep: Episodes) -> tuple[torch.Tensor, torch.Tensor]:
@@ -137,14 +136,11 @@ def train_category(cfg: TrainConfig, out_dir: str | Path, *, resume: bool = Fals
             torch.distributed.all_gather_object(gathered, (data_gen.get_state(), torch.get_rng_state()))
         if not info.is_main:
             return
-        tensors = {f"model.{k}": v for k, v in model.state_dict().items()}
-        opt_tensors, opt_meta = optimizer_tensors(opt)
-        tensors.update(opt_tensors)
+        rng = {}
         for r, (g, t) in enumerate(gathered):
-            tensors[f"rng.data.{r}"], tensors[f"rng.torch.{r}"] = g, t
-        meta = {"train_config": cfg.to_dict(), "model_config": cfg.model.to_dict(), "step": step,
-                "optim": opt_meta, "command": command, **val_metrics}
-        atomic_save(tensors, ckpt_path, meta)
+            rng[f"rng.data.{r}"], rng[f"rng.torch.{r}"] = g, t
+        save_training_checkpoint(ckpt_path, model, opt, cfg, step, command, rng,
+                                 model_config=cfg.model.to_dict(), **val_metrics)
         save_model(out / "model.safetensors", model, train_config=cfg.to_dict(), step=step, command=command,
                    **val_metrics)
 
