@@ -11,8 +11,6 @@ from __future__ import annotations
 
 import json
 import math
-import os
-import tempfile
 import time
 from collections import Counter
 from dataclasses import asdict, dataclass
@@ -24,7 +22,7 @@ import pandas as pd
 from mlcog.generate import parse
 from mlcog.generate.backends import Backend, GenerationSettings, make_backend
 from mlcog.generate.prompts import PROMPT_VERSION, data_prompt, labels_prompt, templates
-from mlcog.generate.runner import Request, ResponseCache, RetryPolicy, run_requests
+from mlcog.generate.runner import Request, ResponseCache, RetryPolicy, atomic_write_text, run_requests
 
 BUNDLED_LABEL_DIMS = (3, 4, 6)
 
@@ -67,24 +65,8 @@ def read_labels(path: str | Path, dims: int) -> list[tuple[list[str], list[str]]
 def write_labels(path: Path, sets: list[tuple[list[str], list[str]]]) -> None:
     rows = [{"feature_names": str(list(f)), "category_names": str(list(c)), "task_id": i}
             for i, (f, c) in enumerate(sets)]
-    _atomic_csv(pd.DataFrame(rows, columns=["feature_names", "category_names", "task_id"]), path)
-
-
-def _atomic_csv(df: pd.DataFrame, path: Path) -> None:
-    path.parent.mkdir(parents=True, exist_ok=True)
-    fd, tmp = tempfile.mkstemp(dir=path.parent, suffix=".tmp")
-    os.close(fd)
-    df.to_csv(tmp, index=False)
-    os.chmod(tmp, 0o644)  # mkstemp creates 0600 files; outputs are meant to be shared
-    os.replace(tmp, path)
-
-
-def _atomic_json(obj: dict, path: Path) -> None:
-    fd, tmp = tempfile.mkstemp(dir=path.parent, suffix=".tmp")
-    with os.fdopen(fd, "w") as f:
-        json.dump(obj, f, indent=2, default=str)
-    os.chmod(tmp, 0o644)  # mkstemp creates 0600 files; outputs are meant to be shared
-    os.replace(tmp, path)
+    table = pd.DataFrame(rows, columns=["feature_names", "category_names", "task_id"])
+    atomic_write_text(path, table.to_csv(index=False))
 
 
 @dataclass(frozen=True)
@@ -236,13 +218,14 @@ def generate_category_tasks(cfg: GenerateConfig, out: str | Path, backend: Backe
         for t, (values, label) in enumerate(zip(parsed.values, parsed.labels, strict=True)):
             rows_out.append({"input": json.dumps([float(v) for v in values]), "target": cats[label],
                              "trial_id": t, "task_id": k})
-    _atomic_csv(pd.DataFrame(rows_out, columns=["input", "target", "trial_id", "task_id"]), out)
+    tasks = pd.DataFrame(rows_out, columns=["input", "target", "trial_id", "task_id"])
+    atomic_write_text(out, tasks.to_csv(index=False))
     summary.update({
         "tasks_requested": cfg.n_tasks, "tasks_kept": n_kept, "rows_kept": len(rows_out),
         "tasks_rejected": dict(tasks_rejected), "rows_rejected": dict(rows_rejected), "prose_lines": prose,
         "usage": usage.to_dict(), "seconds": round(time.time() - t0, 1),
     })
-    _atomic_json(summary, Path(str(out) + ".json"))
+    atomic_write_text(Path(str(out) + ".json"), json.dumps(summary, indent=2, default=str))
     return summary
 
 
