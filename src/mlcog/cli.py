@@ -111,7 +111,7 @@ def train_category_cmd(
         else:
             console.print(f"done: step {summary['step']}, val_acc {summary.get('val_acc', float('nan')):.3f}, "
                           f"{summary['steps_per_s']:.1f} steps/s -> {out}")
-    if int(os.environ.get("WORLD_SIZE", "1")) > 1:
+    if summary["world_size"] > 1:
         _exit_distributed_rank(code)
     if code:
         raise typer.Exit(code)

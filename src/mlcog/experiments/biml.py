@@ -358,7 +358,6 @@ def evaluate_biml(model: Seq2SeqTransformer, n_episodes: int = 100, n_rep: int =
     return out
 
 
-
 def biml_zoo_names() -> list[str]:
     from importlib import resources
 

@@ -64,7 +64,6 @@ class A2CConfig(DictConfig):
         return (self.encoder[-1] if self.encoder else self.obs_dim) + self.n_actions + 1
 
 
-
 class EpisodicLSTMCell(nn.Module):
     """LSTM cell with a reinstatement gate (Ritter et al. 2018); without a recall it is a plain LSTM cell."""
 

@@ -77,7 +77,6 @@ class BimlTrainConfig(DictConfig):
             raise ValueError("steps, steps_per_epoch and batch_size must be positive")
 
 
-
 def lr_factor(cfg: BimlTrainConfig, step: int) -> float:
     """Multiplier of ``lr`` at 0-based ``step``: warm-up epoch, one flat epoch, then per-epoch linear decay."""
     epoch = step // cfg.steps_per_epoch

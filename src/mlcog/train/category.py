@@ -186,5 +186,6 @@ def train_category(cfg: TrainConfig, out_dir: str | Path, *, resume: bool = Fals
         gc.collect()
         torch.distributed.barrier()
         torch.distributed.destroy_process_group()
-    return {"step": step, "interrupted": interrupted, "out_dir": str(out), "is_main": info.is_main, **val_metrics,
+    return {"step": step, "interrupted": interrupted, "out_dir": str(out), "is_main": info.is_main,
+            "world_size": info.world_size, **val_metrics,
             "steps_per_s": steps_timed / max(time.perf_counter() - t0, 1e-9)}

@@ -65,7 +65,6 @@ class DecisionTrainConfig(DictConfig):
             raise ValueError(f"lambda must be >= 0, got {self.lambda_} (init {self.lambda_init})")
 
 
-
 def annealed_lambda(cfg: DecisionTrainConfig, step: int) -> float:
     """lambda at ``step``: linear from ``lambda_init`` to ``lambda_`` over ``anneal_frac * steps``, then flat."""
     span = max(1.0, cfg.anneal_frac * cfg.steps)

@@ -100,7 +100,6 @@ class MetaRLConfig(DictConfig):
             raise ValueError(f"MetaRLConfig.lr = {self.lr} is outside (0, 0.1]; did you mean {self.lr:g}e-3?")
 
 
-
 def metarl_preset(env: str, **overrides) -> MetaRLConfig:
     """The recipe for ``env`` with keyword overrides (``model`` overrides go in ``model=dict(...)``).
 

@@ -60,7 +60,6 @@ class TabularTrainConfig(DictConfig):
                              f"and {self.model.max_classes}")
 
 
-
 def learning_rate(cfg: TabularTrainConfig, step: int) -> float:
     if step < cfg.warmup_steps:
         return cfg.lr * (step + 1) / cfg.warmup_steps
