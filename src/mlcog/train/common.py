@@ -161,15 +161,16 @@ def optimizer_tensors(opt: torch.optim.Optimizer) -> tuple[dict[str, torch.Tenso
 
 
 def save_training_checkpoint(path: Path, model: torch.nn.Module, opt: torch.optim.Optimizer, cfg, step: int,
-                             command: str | None, rng: dict[str, torch.Tensor], **metadata: object) -> None:
-    """The resumable checkpoint of a training run: ``model.*`` weights, ``optim.*`` state, the RNG tensors in
-    ``rng`` (named ``rng.*``), the config, the step and the command, plus any JSON-able ``metadata``."""
+                             command: str | None, state: dict[str, torch.Tensor], **metadata: object) -> None:
+    """The resumable checkpoint of a training run: ``model.*`` weights, ``optim.*`` state, the loop's own
+    tensors in ``state`` (RNG states ``rng.*``, environment or memory state), the config, the step and the
+    command, plus any JSON-able ``metadata``."""
     from mlcog.models.checkpoint import atomic_save
 
     tensors = {f"model.{k}": v for k, v in model.state_dict().items()}
     opt_tensors, opt_meta = optimizer_tensors(opt)
     tensors.update(opt_tensors)
-    tensors.update(rng)
+    tensors.update(state)
     atomic_save(tensors, path, {"train_config": cfg.to_dict(), "step": step, "optim": opt_meta,
                                 "command": command, **metadata})
 

@@ -17,7 +17,7 @@ from pathlib import Path
 import torch
 import torch.nn.functional as F
 
-from mlcog.models.checkpoint import CheckpointError, atomic_save, load_weights, read_metadata
+from mlcog.models.checkpoint import CheckpointError, load_weights, read_metadata, save_model
 from mlcog.models.icl_transformer import ICLTransformer, ICLTransformerConfig
 from mlcog.tasks.curriculum import CategoryTask, Episodes, GridTask
 from mlcog.train.common import MetricsLog, StopFlag, pick_device
@@ -139,9 +139,7 @@ def metalearn(task: Task, cfg: MetaConfig, out_dir: str | Path | None = None) ->
                 break
     if log is not None:
         log.close()
-        atomic_save({f"model.{k}": v for k, v in model.state_dict().items()},
-                    Path(out_dir) / "model.safetensors",
-                    {"model_config": model.config.to_dict(), "meta_config": asdict(cfg)})
+        save_model(Path(out_dir) / "model.safetensors", model, meta_config=asdict(cfg))
     return model.eval()
 
 

@@ -34,15 +34,15 @@ from tqdm.auto import tqdm
 
 from mlcog.config import DictConfig
 from mlcog.models.a2c import A2CAgent, A2CConfig, EpisodicMemory, reset_state
-from mlcog.models.checkpoint import atomic_save, load_tensors, read_metadata, save_model
+from mlcog.models.checkpoint import load_tensors, read_metadata, save_model
 from mlcog.tasks.envs import BATCHED_ENVS, BatchStep, make_batched
 from mlcog.train.common import (
     MetricsLog,
     StopFlag,
-    optimizer_tensors,
     pick_device,
     read_metrics,
     restore_optimizer,
+    save_training_checkpoint,
 )
 
 OPTIMIZERS = ("rmsprop", "adam")
@@ -351,24 +351,20 @@ def train_metarl(cfg: MetaRLConfig, out_dir: str | Path, *, resume: bool = False
         return elapsed0 + time.perf_counter() - t0
 
     def save() -> None:
-        t = {f"model.{k}": v for k, v in agent.state_dict().items()}
-        opt_t, opt_meta = optimizer_tensors(opt)
         env_t, env_meta = env.state_dict()
-        t.update(opt_t)
-        t.update({f"env.{k}": v for k, v in env_t.items()})
+        t = {f"env.{k}": v for k, v in env_t.items()}
         t.update({f"stats.{k}": v for k, v in stats.tensors.items()})
         if memory is not None:
             t.update({f"memory.{k}": v for k, v in memory.state_dict().items()})
         t.update({f"loop.state{i}": s for i, s in enumerate(state)})
         t.update({"loop.obs": obs, "loop.prev_a": prev_a, "loop.prev_r": prev_r,
                   "rng.sample": sampler.get_state()})
-        info = {"step": update, "episodes": stats.episodes, "env_steps": env_steps, "elapsed_s": elapsed(),
-                "criterion": criterion}
-        atomic_save(t, ckpt_path, {"train_config": cfg.to_dict(), "model_config": cfg.model.to_dict(),
-                                   "optim": opt_meta, "env": env_meta, "command": command, **info})
+        info = {"episodes": stats.episodes, "env_steps": env_steps, "elapsed_s": elapsed(), "criterion": criterion}
+        save_training_checkpoint(ckpt_path, agent, opt, cfg, update, command, t,
+                                 model_config=cfg.model.to_dict(), env=env_meta, **info)
         extra = {"training_stages": harlow_training_stages(read_metrics(out))} if cfg.env == "harlow" else {}
         save_model(out / "model.safetensors", agent, train_config=cfg.to_dict(), command=command,
-                   window=stats.window_means(), **info, **extra)
+                   window=stats.window_means(), step=update, **info, **extra)
 
     def recall() -> torch.Tensor | None:
         # only at each episode's first step (no previous action yet): reinstate, then learn within the episode
